@@ -1,0 +1,1 @@
+"""Campaign forecasts: scenario files, SimPy customer populations, Monte Carlo runs, reports."""
