@@ -31,10 +31,10 @@ HEAP_CALIBRATION = "test_bench_calibration_heap"
 # yardstick -> the calibration benchmark that measures it
 CALIBRATIONS = {"cpu": CALIBRATION, "heap": HEAP_CALIBRATION}
 DEFAULT_YARDSTICK = "cpu"
-FORMAT = "couponlab-bench/2"
+FORMAT = "couponlab-bench/3"
 # --timer: the benchmark process's CPU time (default) or wall-clock time (pytest-benchmark timers).
 TIMERS = {"cpu": "time.process_time", "wall": "time.perf_counter"}
-STATISTICS = ("min", "median")
+STATISTICS = ("p10", "min", "median")
 
 
 class BenchError(Exception):
@@ -47,29 +47,31 @@ class BenchError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Score:
-    """One benchmark of one run: seconds per call (median and fastest round), normalised score
-    (the run's statistic divided by the ``yardstick`` calibration's), and whether it is a
-    ``reference`` (reported, never gated)."""
+    """One benchmark of one run: seconds per call (median, fastest round and 10th percentile of
+    the rounds), normalised score (the run's statistic divided by the ``yardstick``
+    calibration's), and whether it is a ``reference`` (reported, never gated)."""
 
-    FIELDS: ClassVar[tuple[str, ...]] = ("median_s", "min_s", "normalised")
+    FIELDS: ClassVar[tuple[str, ...]] = ("median_s", "min_s", "p10_s", "normalised")
 
     name: str
     median_s: float
     min_s: float
+    p10_s: float
     normalised: float
     yardstick: str = DEFAULT_YARDSTICK
     reference: bool = False
 
     def raw_s(self, statistic: str) -> float:
-        """The time that is normalised: the fastest round or the median."""
-        return self.min_s if statistic == "min" else self.median_s
+        """The time that is normalised: the 10th percentile of the rounds, the fastest or the
+        median."""
+        return {"p10": self.p10_s, "min": self.min_s}.get(statistic, self.median_s)
 
 
 @dataclasses.dataclass(frozen=True)
 class BenchRun:
     """One run of the suite in the gate's own compact format (see :func:`run_to_dict`).
 
-    ``statistic`` ("min" or "median") is the per-benchmark time that is normalised;
+    ``statistic`` ("p10", "min" or "median") is the per-benchmark time that is normalised;
     ``calibration_s`` maps each yardstick to that statistic of its calibration benchmark.
     """
 
@@ -109,10 +111,10 @@ def is_calibration(name: str) -> bool:
 def run_from_pytest_json(data: Mapping[str, Any], created: str, statistic: str) -> BenchRun:
     """Build a :class:`BenchRun` from pytest-benchmark's ``--benchmark-json`` output.
 
-    Each benchmark's ``statistic`` (min or median seconds) is divided by its yardstick's
-    calibration. Raises :class:`BenchError` when the cpu calibration is absent, when a
-    benchmark names an unknown yardstick or one that did not run, or a calibration is not
-    positive.
+    Each benchmark's ``statistic`` (p10, min or median seconds) is divided by its yardstick's
+    calibration; ``p10`` needs the rounds' times (``--benchmark-save-data``). Raises
+    :class:`BenchError` when the cpu calibration is absent, when a benchmark names an unknown
+    yardstick or one that did not run, or a calibration is not positive.
     """
     benchmarks: dict[str, Mapping[str, Any]] = {}
     calibrations: dict[str, list[Mapping[str, Any]]] = {}
@@ -126,7 +128,12 @@ def run_from_pytest_json(data: Mapping[str, Any], created: str, statistic: str) 
     calibration_s = _calibrations(calibrations, statistic)
     scores = {
         CALIBRATIONS[yardstick]: Score(
-            CALIBRATIONS[yardstick], _fastest(runs, "median"), _fastest(runs, "min"), 1.0, yardstick
+            CALIBRATIONS[yardstick],
+            median_s=_fastest(runs, "median"),
+            min_s=_fastest(runs, "min"),
+            p10_s=_fastest(runs, "p10"),
+            normalised=1.0,
+            yardstick=yardstick,
         )
         for yardstick, runs in calibrations.items()
     }
@@ -141,7 +148,23 @@ def run_from_pytest_json(data: Mapping[str, Any], created: str, statistic: str) 
 
 def _fastest(runs: Sequence[Mapping[str, Any]], key: str) -> float:
     # A calibration runs first and last in the session; the faster run is the machine's speed.
-    return min(float(stats[key]) for stats in runs)
+    return min(statistic_s(stats, key) for stats in runs)
+
+
+def statistic_s(stats: Mapping[str, Any], statistic: str) -> float:
+    """``statistic`` of one benchmark's pytest-benchmark ``stats``: its ``min`` or ``median``,
+    or ``p10``, the 10th percentile of its rounds (linear interpolation, like numpy's default),
+    which needs the rounds' times (``stats["data"]``)."""
+    if statistic != "p10":
+        return float(stats[statistic])
+    data = sorted(float(value) for value in stats.get("data") or ())
+    if not data:
+        expected = "the rounds' times (--benchmark-save-data)"
+        raise BenchError("benchmark run: stats.data", None, expected)
+    position = 0.1 * (len(data) - 1)
+    low = int(position)
+    high = min(low + 1, len(data) - 1)
+    return data[low] + (data[high] - data[low]) * (position - low)
 
 
 def _calibrations(
@@ -167,11 +190,10 @@ def _score(
         expected = f"a yardstick that ran: one of {', '.join(sorted(calibration_s))}"
         raise BenchError(f"{name}: extra_info.yardstick", yardstick, expected)
     stats = bench["stats"]
-    normalised = float(stats[statistic]) / calibration_s[yardstick]
+    median_s, min_s, p10_s = (statistic_s(stats, key) for key in ("median", "min", "p10"))
+    normalised = statistic_s(stats, statistic) / calibration_s[yardstick]
     reference = bool(extra.get("reference", False))
-    return Score(
-        name, float(stats["median"]), float(stats["min"]), normalised, yardstick, reference
-    )
+    return Score(name, median_s, min_s, p10_s, normalised, yardstick, reference)
 
 
 def _machine(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -183,7 +205,7 @@ def _machine(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_to_dict(run: BenchRun) -> dict[str, Any]:
-    """The JSON written by ``--save``: name -> {median_s, min_s, normalised, yardstick,
+    """The JSON written by ``--save``: name -> {median_s, min_s, p10_s, normalised, yardstick,
     reference}, the calibration time per yardstick, plus metadata."""
     return {
         "format": FORMAT,
@@ -197,6 +219,7 @@ def run_to_dict(run: BenchRun) -> dict[str, Any]:
             name: {
                 "median_s": score.median_s,
                 "min_s": score.min_s,
+                "p10_s": score.p10_s,
                 "normalised": score.normalised,
                 "yardstick": score.yardstick,
                 "reference": score.reference,
@@ -249,8 +272,8 @@ def _score_from_dict(
     name: str, entry: object, key: str, calibration_s: Mapping[str, float]
 ) -> Score:
     if not isinstance(entry, dict):
-        raise BenchError(key, entry, "an object with median_s, min_s and normalised")
-    median_s, min_s, normalised = (
+        raise BenchError(key, entry, "an object with median_s, min_s, p10_s and normalised")
+    median_s, min_s, p10_s, normalised = (
         _positive(entry.get(field), f"{key}.{field}") for field in Score.FIELDS
     )
     yardstick = entry.get("yardstick", DEFAULT_YARDSTICK)
@@ -260,7 +283,7 @@ def _score_from_dict(
     reference = entry.get("reference", False)
     if not isinstance(reference, bool):
         raise BenchError(f"{key}.reference", reference, "true or false")
-    return Score(name, median_s, min_s, normalised, yardstick, reference)
+    return Score(name, median_s, min_s, p10_s, normalised, yardstick, reference)
 
 
 def _positive(value: object, where: str) -> float:
@@ -316,11 +339,11 @@ def combine_runs(runs: Sequence[BenchRun]) -> BenchRun:
     scores = {}
     for name in names:
         seen = [run.scores[name] for run in runs if name in run.scores]
-        median_s, min_s, normalised = (
+        median_s, min_s, p10_s, normalised = (
             statistics.median(getattr(score, field) for score in seen) for field in Score.FIELDS
         )
         scores[name] = Score(
-            name, median_s, min_s, normalised, seen[0].yardstick, seen[0].reference
+            name, median_s, min_s, p10_s, normalised, seen[0].yardstick, seen[0].reference
         )
     yardsticks = {yardstick for run in runs for yardstick in run.calibration_s}
     calibration_s = {
@@ -417,13 +440,14 @@ def renormalise(run: BenchRun, calibration_s: Mapping[str, float]) -> BenchRun:
 
 
 def format_table(run: BenchRun, changes: Sequence[Change] | None) -> str:
-    """The human table: benchmark, median, min, yardstick, normalised score, and the change vs
-    the baseline. Calibrations come first."""
+    """The human table: benchmark, median, min, p10, yardstick, normalised score, and the change
+    vs the baseline. Calibrations come first."""
     by_name = {change.name: change for change in changes or ()}
     header = (
         "benchmark",
         "median",
         "min",
+        "p10",
         "yardstick",
         "normalised",
         "baseline",
@@ -452,6 +476,7 @@ def _row(name: str, score: Score | None, change: Change | None) -> tuple[str, ..
         name,
         format_duration(score.median_s) if score else "-",
         format_duration(score.min_s) if score else "-",
+        format_duration(score.p10_s) if score else "-",
         score.yardstick if score else "-",
         f"{score.normalised:.4g}" if score else "-",
         f"{change.baseline:.4g}" if change and change.baseline else "-",

@@ -45,7 +45,7 @@ def test_a_bad_baseline_is_refused_before_the_suite_runs(
     err = capsys.readouterr().err
     assert f"--compare = '{missing}': expected a readable baseline file" in err
     assert "running:" not in err  # failed fast, no benchmark was run
-    saved = {"format": "couponlab-bench/2", "statistic": "min", "benchmarks": {}}
+    saved = {"format": "couponlab-bench/3", "statistic": "min", "benchmarks": {}}
     missing.write_text(json.dumps(saved), "utf-8")
     assert main(["--compare", str(missing)]) == 2
     assert (
@@ -116,8 +116,8 @@ def test_a_baseline_measured_with_another_timer_is_refused(
 ) -> None:
     baseline = tmp_path / "baseline.json"
     saved = {
-        "format": "couponlab-bench/2",
-        "statistic": "min",
+        "format": "couponlab-bench/3",
+        "statistic": "p10",
         "timer": "wall",
         "calibration_s": {"cpu": 1e-4},
         "benchmarks": {},

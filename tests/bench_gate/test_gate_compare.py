@@ -27,6 +27,7 @@ from couponlab.bench import (
     spread,
     verdict,
 )
+from couponlab.bench_scores import statistic_s
 
 
 def pytest_json(
@@ -40,7 +41,13 @@ def pytest_json(
         {
             "name": name,
             "fullname": f"tests/benchmarks/x.py::{name}",
-            "stats": {"median": median, "min": median * min_share},
+            "stats": {
+                "median": median,
+                "min": median * min_share,
+                # 21 rounds: the fastest, 19 at the median (the 10th percentile is 3 tenths
+                # of the way from the second to the third), one slow.
+                "data": [median * min_share] + [median] * 19 + [median * 2],
+            },
             "extra_info": (extra or {}).get(name, {}),
         }
         for name, median in medians.items()
@@ -53,9 +60,12 @@ def pytest_json(
 
 
 def bench_run(normalised: dict[str, float], calibration_s: float = 1e-4) -> BenchRun:
-    scores = {CALIBRATION: Score(CALIBRATION, calibration_s * 1.5, calibration_s, 1.0)}
+    scores = {
+        CALIBRATION: Score(CALIBRATION, calibration_s * 1.5, calibration_s, calibration_s, 1.0)
+    }
     for name, value in normalised.items():
-        scores[name] = Score(name, value * calibration_s * 1.5, value * calibration_s, value)
+        raw_s = value * calibration_s
+        scores[name] = Score(name, raw_s * 1.5, raw_s, raw_s, value)
     return BenchRun("min", {"cpu": calibration_s}, scores, {}, None, "now")
 
 
@@ -77,6 +87,27 @@ def test_scores_are_the_statistic_divided_by_the_calibrations() -> None:
     assert by_min.scores["test_bench_claim"].normalised == pytest.approx(0.4)
     assert by_min.scores["test_bench_claim"].median_s == 5e-5
     assert by_min.scores["test_bench_claim"].min_s == 4e-5
+
+
+def test_p10_is_the_tenth_percentile_of_the_rounds() -> None:
+    # Linear interpolation between the closest ranks, like numpy.percentile's default.
+    assert statistic_s({"data": [float(v) for v in range(11, 0, -1)]}, "p10") == 2.0
+    assert statistic_s({"data": [0.0, 10.0]}, "p10") == pytest.approx(1.0)
+    assert statistic_s({"data": [3.0]}, "p10") == 3.0
+    with pytest.raises(BenchError, match=r"stats.data = None: expected the rounds' times"):
+        statistic_s({"min": 1.0, "median": 2.0}, "p10")
+
+
+def test_one_lucky_calibration_round_moves_min_scores_not_p10_scores() -> None:
+    # The failure seen in a gate run: one calibration round read far below the others.
+    data = pytest_json({CALIBRATION: 2e-4, "test_bench_claim": 5e-5})
+    calibration = data["benchmarks"][0]["stats"]
+    calibration["data"][0] = calibration["min"] = 2e-5
+    by_min = run_from_pytest_json(data, "t", "min")
+    by_p10 = run_from_pytest_json(data, "t", "p10")
+    assert by_min.scores["test_bench_claim"].normalised == pytest.approx(2.5e-5 / 2e-5)
+    assert by_p10.calibration_s == {"cpu": 2e-4}
+    assert by_p10.scores["test_bench_claim"].normalised == pytest.approx(0.25)
 
 
 def test_a_slower_machine_gives_the_same_scores() -> None:
@@ -145,6 +176,7 @@ def test_saved_runs_round_trip() -> None:
     assert claim == {
         "median_s": 5e-5,
         "min_s": 2.5e-5,
+        "p10_s": 5e-5,  # the third of 21 rounds: the fastest, then 19 at the median
         "normalised": pytest.approx(0.25),
         "yardstick": "cpu",
         "reference": False,
