@@ -112,7 +112,7 @@ __all__ = [
 # Set from the noise measured on the 2-core shared reference machine: the largest change of a
 # gated normalised score seen on an unchanged tree (+30.8 %, the HTTP claim in a .ci/run of
 # 2026-12-06, when the VM had turned slower an hour after the baseline), times 1.5, rounded up
-# to a multiple of 5. A hot path slowed 2x still shows as about +110 % (docs/benchmarks.md,
+# to a multiple of 5. A hot path slowed 2x still shows as +110-143 % (docs/benchmarks.md,
 # "Noise").
 DEFAULT_FAIL_ABOVE_PCT = 50.0
 # Which per-benchmark time is normalised: "p10", the 10th percentile of a benchmark's rounds. This

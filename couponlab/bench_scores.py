@@ -62,9 +62,9 @@ class Score:
     reference: bool = False
 
     def raw_s(self, statistic: str) -> float:
-        """The time that is normalised: the 10th percentile of the rounds, the fastest or the
-        median."""
-        return {"p10": self.p10_s, "min": self.min_s}.get(statistic, self.median_s)
+        """The time that is normalised: ``p10_s``, ``min_s`` or ``median_s`` (one of
+        :data:`STATISTICS`)."""
+        return float(getattr(self, f"{statistic}_s"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,14 +157,13 @@ def statistic_s(stats: Mapping[str, Any], statistic: str) -> float:
     which needs the rounds' times (``stats["data"]``)."""
     if statistic != "p10":
         return float(stats[statistic])
-    data = sorted(float(value) for value in stats.get("data") or ())
+    data = [float(value) for value in stats.get("data") or ()]
     if not data:
         expected = "the rounds' times (--benchmark-save-data)"
         raise BenchError("benchmark run: stats.data", None, expected)
-    position = 0.1 * (len(data) - 1)
-    low = int(position)
-    high = min(low + 1, len(data) - 1)
-    return data[low] + (data[high] - data[low]) * (position - low)
+    if len(data) == 1:  # statistics.quantiles needs two points
+        return data[0]
+    return statistics.quantiles(data, n=10, method="inclusive")[0]
 
 
 def _calibrations(
