@@ -170,8 +170,9 @@ def risk_section(summary: dict[str, Any]) -> str:
         "enforce a Rule only if over 30% of its flags are abuse (precision) and it blocks under "
         "0.5% of legitimate traffic. Legit flagged: the share of legitimate requests this rule "
         "fires on (what it would block if enforced alone); rules overlap, so their money saved "
-        "does not add up: the overall table counts the final decisions. Shadow rules are "
-        "evaluated, never enforced."
+        "does not add up: the overall table counts the final decisions. Money saved is the "
+        "value of the refused coupons, an upper bound: when the quota sells out anyway, they "
+        "go to other customers instead. Shadow rules are evaluated, never enforced."
     )
     overall = risk.get("overall") or {}
     overall_rows = [
