@@ -26,7 +26,7 @@ from engine.requests import ClaimRequest, RedemptionRequest
 from engine.risk.checkgen import ages_and_latencies, list_fire, lists
 from engine.risk.decide import DecisionRecord, Firing, decide
 from engine.risk.firegen import count_source, distinct_source
-from engine.risk.identity import Identity
+from engine.risk.identity import Identity, StockState
 from engine.risk.keygen import (
     key_present,
     keys,
@@ -166,6 +166,7 @@ class Generated:
             "PASS": PASS,
             "identity": identity,
             "stock_state": stock_state,
+            "StockState": StockState,
         }
         if sweep is not None:
             self.namespace["held_append"] = sweep.held.append

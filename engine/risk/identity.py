@@ -28,9 +28,12 @@ root, a size or a person (``tests/risk/test_differential.py`` checks it against 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.requests import ClaimRequest
+
+if TYPE_CHECKING:
+    from engine.risk.windows import Keyed
 
 # person_of unpacks the request by position: refuse to import if the fields ever move.
 _POSITIONS = ("customer_id", "device_id", "phone", "card", "ip", "id_hash")
@@ -42,7 +45,10 @@ class Windowed:
     of a distinct count that holds one identifier) and the list ``wx`` for more Rule groups on
     the same key (see :mod:`engine.risk.windows`); ``ps``, the key's states for Rules counting
     per stock (stock id → :class:`Windowed`), made on the key's first per-stock event. The base
-    of identity nodes, persons and the states of key tables."""
+    of identity nodes, persons and the states of key tables.
+
+    ``ps`` holds the states of one stock or of several: ``None``, one :class:`StockState` (the
+    common case, a key seen in one stock: no dict to look up), or a dict stock id → state."""
 
     __slots__ = ("ps", "t0", "t1", "w0", "w1", "wx")
 
@@ -52,11 +58,23 @@ class Windowed:
         self.t0: float = 0.0
         self.t1: float = 0.0
         self.wx: list[Any] | None = None
-        self.ps: dict[str, Windowed] | None = None
+        self.ps: StockState | dict[str, StockState] | None = None
 
     def clear(self) -> None:
         """Forget the window state (every event in it has expired), per stock too."""
         self.w0 = self.w1 = self.wx = self.ps = None
+
+
+class StockState(Windowed):
+    """The window state of one key in one stock (``per_stock`` Rules), held in the key's
+    ``ps``; ``stock_id`` names the stock when it is held alone there."""
+
+    __slots__ = ("stock_id",)
+
+    def __init__(self, stock_id: str) -> None:
+        self.w0 = self.w1 = self.wx = self.ps = None  # Windowed.__init__, inline (hot)
+        self.t0 = self.t1 = 0.0
+        self.stock_id = stock_id
 
 
 class Person(Windowed):
@@ -87,11 +105,14 @@ class Node(Windowed):
 class Customer(Node):
     """A customer id's node, with the device, phone, card and hashed ID card (``seen_*``) of the
     latest claim linked through it and the nodes of the first three (``*_node``; None for an
-    absent identifier). Plain slots, not a tuple: the fast path compares them one by one."""
+    absent identifier). Plain slots, not a tuple: the fast path compares them one by one.
+    ``seen_ip`` and ``ip_state`` are the risk engine's: the IP of the customer's latest claim
+    and that IP's window state (never linked: IPs are not identifiers of a person)."""
 
     __slots__ = (
         *("seen_device", "seen_phone", "seen_card", "seen_id"),
         *("phone_node", "device_node", "card_node"),
+        *("seen_ip", "ip_state"),
     )
 
     def __init__(self, person: Person) -> None:
@@ -103,6 +124,8 @@ class Customer(Node):
         self.phone_node: Node | None = None
         self.device_node: Node | None = None
         self.card_node: Node | None = None
+        self.seen_ip = ""  # the IP of the latest claim and its state (engine.risk.keygen)
+        self.ip_state: Keyed | None = None
 
 
 # What :meth:`Identity.resolve` returns: the request, then its customer, phone, device and card

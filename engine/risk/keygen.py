@@ -17,7 +17,7 @@ import ipaddress
 from typing import TYPE_CHECKING
 
 from engine.risk.checkgen import STRING
-from engine.risk.identity import Windowed
+from engine.risk.identity import StockState, Windowed
 from engine.risk.plan import IDENTITY_KINDS, EventPlan
 from engine.risk.rules import Event, KeyKind
 from engine.risk.windows import KeyTable
@@ -35,26 +35,38 @@ else:
     {k} = None
 """
 NET = 'net = ip.rpartition(".")[0] if "." in ip else subnet_of(ip)'
+# A claim's IP state: the one its customer's latest claim came from, kept on the customer
+# while it is in its table's current generation and the IP is the same (a customer claims
+# from one network at a time) — one look-up by the IP's string saved, a cache miss or three.
+IP_STATE = """\
+k_ip = k_customer.ip_state
+if k_ip is None or k_ip.generation != {ips}.generation or k_customer.seen_ip != ip:
+    k_ip = k_customer.ip_state = {ips}.current.get(ip) or {ips}.key(ip)
+    k_customer.seen_ip = ip
+"""
+LOOKUP = "k_ip = {ips}.current.get(ip) or {ips}.key(ip)\n"
 # The subnet's state from the IP's (``link``) while it is in its table's current generation —
 # what the look-up by the subnet's string would return — else looked up and linked again.
 SUBNET = """\
 if ip:
-    k_ip = {ips}.current.get(ip) or {ips}.key(ip)
-    k_ip24 = k_ip.link
+{ip_state}    k_ip24 = k_ip.link
     if k_ip24 is None or k_ip24.generation != {nets}.generation:
         net = ip.rpartition(".")[0] if "." in ip else subnet_of(ip)
         k_ip24 = k_ip.link = ({nets}.current.get(net) or {nets}.key(net)) if net else None
 else:
     k_ip = k_ip24 = None
 """
-# A per-stock state on an identity node: the node's dict, made (and the node registered with
-# the sweep) on its first per-stock event; a stock's state, made on its first event there.
+# A per-stock state on an identity node: the node's only one (no dict: a key seen in one
+# stock, the common case), else made (the node registered with the sweep on its first
+# per-stock event) or found in its dict by :func:`stock_state`.
 NODE_STOCK = """\
 ps = {node}.ps
-if ps is None:
-    {node}.ps = ps = {{}}
-    held_append({node})
-{k} = ps.get(stock_id) or stock_state(ps, stock_id)
+if type(ps) is StockState and ps.stock_id == stock_id:
+    {k} = ps
+else:
+    if ps is None:
+        held_append({node})
+    {k} = stock_state({node}, stock_id)
 """
 # A per-stock state in a key table: ``stock_id`` is the claim's stock, or the redeemed coupon's.
 TABLE_STOCK = """\
@@ -82,9 +94,21 @@ def _subnet_v6(ip: str) -> str:
         return ""
 
 
-def stock_state(states: dict[str, Windowed], stock_id: str) -> Windowed:
-    """A new per-stock state in a node's ``ps`` dict (the hot path's miss)."""
-    state = states[stock_id] = Windowed()
+def stock_state(node: Windowed, stock_id: str) -> StockState:
+    """The state of ``stock_id`` on ``node`` when it is not the node's only one (the hot path's
+    miss): found in the node's dict, else made — alone, or in a dict with the others."""
+    states = node.ps
+    if type(states) is dict:
+        state = states.get(stock_id)
+        if state is None:
+            state = states[stock_id] = StockState(stock_id)
+        return state
+    state = StockState(stock_id)
+    if states is None:
+        node.ps = state
+    else:  # held alone, another stock's state: both go in a dict
+        assert isinstance(states, StockState)
+        node.ps = {states.stock_id: states, stock_id: state}
     return state
 
 
@@ -119,11 +143,22 @@ def keys(generated: Generated) -> None:
         string = STRING[kind]  # a field, or a local (person_id, net)
         if string in generated.event_fields:
             generated.use(string)
-        if linked and kind is KeyKind.IP:
-            generated.emit(SUBNET.format(ips=table, nets=_table(generated, KeyKind.IP24)))
+        if kind is KeyKind.IP:
+            _ip_key(generated, table, linked)
         else:
             generated.emit(TABLE_KEY.format(s=string, k=local(kind), table=table))
     _stock_keys(generated, net_ready=KeyKind.IP24 in plan.spans and not linked)
+
+
+def _ip_key(generated: Generated, table: str, linked: bool) -> None:
+    """Bind ``k_ip`` (through the customer's cache on claims), and ``k_ip24`` when linked."""
+    ip_state = (IP_STATE if generated.plan.event is Event.CLAIM else LOOKUP).format(ips=table)
+    indented = "".join(f"    {line}\n" for line in ip_state.splitlines())
+    if linked:
+        nets = _table(generated, KeyKind.IP24)
+        generated.emit(SUBNET.format(ip_state=indented, nets=nets))
+    else:
+        generated.emit(f"if ip:\n{indented}else:\n    k_ip = None\n")
 
 
 def _stock_keys(generated: Generated, net_ready: bool) -> None:
@@ -183,6 +218,8 @@ def _resolve(generated: Generated) -> None:
     nodes of per-stock groups too: their states hang on the nodes)."""
     plan = generated.plan
     kinds = [k for k in {**plan.spans, **plan.stock_spans} if on_identity(generated, k)]
+    if plan.event is Event.CLAIM and KeyKind.IP in plan.spans and KeyKind.CUSTOMER not in kinds:
+        kinds.append(KeyKind.CUSTOMER)  # the IP's state is cached on the customer (IP_STATE)
     if not kinds:
         return
     names = ["_"] * 6
@@ -194,7 +231,9 @@ def _resolve(generated: Generated) -> None:
     if KeyKind.PERSON in kinds:  # the caller's person is not ours: keyed by its id
         span_s = max(plan.spans.get(KeyKind.PERSON, 0.0), plan.stock_spans.get(KeyKind.PERSON, 0.0))
         table = _table(generated, KeyKind.PERSON, span_s)
-        generated.emit("if k_person.label != person_id:")
+        # ``is not`` first: the caller's id is our person's label object (person_of returned
+        # it), and comparing by value would read the label, a cache miss per decision.
+        generated.emit("if k_person.label is not person_id and k_person.label != person_id:")
         generated.emit(f"k_person = {table}.current.get(person_id) or {table}.key(person_id)", 2)
 
 

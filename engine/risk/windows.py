@@ -40,7 +40,7 @@ from collections.abc import Hashable
 from typing import Any, NamedTuple
 
 from engine.risk.decide import Firing
-from engine.risk.identity import Windowed
+from engine.risk.identity import StockState, Windowed
 
 MIN_CAP = 64  # timestamps / identifiers kept per key, at least
 _NEVER = -float("inf")
@@ -169,6 +169,10 @@ class Keyed(Windowed):
         self.generation = generation
         self.link: Keyed | None = None
 
+    def clear(self) -> None:
+        """Forget the window state and the link (a dropped generation's state)."""
+        self.w0 = self.w1 = self.wx = self.ps = self.link = None
+
 
 class KeyTable:
     """Keys of one kind (by their string, or ``(stock id, string)`` for a per-stock key) with
@@ -201,7 +205,11 @@ class KeyTable:
 
     def rotate(self, now_s: float) -> None:
         # Keys still in the previous generation were last touched before the current one
-        # began, which was at least span_s ago: all their events have expired.
+        # began, which was at least span_s ago: all their events have expired. Their states
+        # are cleared, not only dropped: a customer may still hold one (keygen's IP_STATE,
+        # which never uses a state of an old generation) and must not keep its events alive.
+        for state in self.previous.values():
+            state.clear()
         self.previous = self.current
         self.current = {}
         self.generation += 1
@@ -240,8 +248,8 @@ class Sweep:
             visited.add(id(node))
             if latest_s(node) > cutoff_s:
                 kept.append(node)
-                if node.ps:
-                    _prune(node.ps, cutoff_s)
+                if node.ps is not None:
+                    _prune(node, cutoff_s)
             else:
                 node.clear()
         self.held[:] = kept
@@ -259,17 +267,29 @@ def latest_s(state: Windowed) -> float:
     latest = max(newest_s(state.w0, state.t0), newest_s(state.w1, state.t1))
     for slot in state.wx or ():
         latest = max(latest, newest_s(slot, _NEVER))
-    for stock_state in (state.ps or {}).values():
+    for stock_state in _stock_states(state):
         latest = max(latest, latest_s(stock_state))
     return latest
 
 
-def _prune(states: dict[str, Windowed], cutoff_s: float) -> None:
+def _stock_states(state: Windowed) -> list[StockState]:
+    """The per-stock states held in ``state.ps`` (its one state, or its dict's)."""
+    states = state.ps
+    if states is None:
+        return []
+    return list(states.values()) if isinstance(states, dict) else [states]
+
+
+def _prune(node: Windowed, cutoff_s: float) -> None:
     """Drop the per-stock states of a node kept by the sweep whose latest event is at or
-    before ``cutoff_s`` (all their events have expired): a node's dict holds only the stocks
-    of its last span or two, however long the node itself lives."""
-    for stock_id in [s for s, state in states.items() if latest_s(state) <= cutoff_s]:
-        del states[stock_id]
+    before ``cutoff_s`` (all their events have expired): a node holds only the stocks of its
+    last span or two, however long the node itself lives."""
+    states = node.ps
+    if isinstance(states, dict):
+        for stock_id in [s for s, state in states.items() if latest_s(state) <= cutoff_s]:
+            del states[stock_id]
+    elif states is not None and latest_s(states) <= cutoff_s:
+        node.ps = None  # its next per-stock event registers the node again (rotate dedups)
 
 
 def newest_s(slot: Any, single_s: float) -> float:

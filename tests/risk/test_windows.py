@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from risk_helpers import assess, claim, engine_with, rule
 
+from engine.requests import ClaimRequest
 from engine.risk.decide import Firing
-from engine.risk.identity import Node, Person, Windowed
+from engine.risk.identity import Node, Person, StockState, Windowed
 from engine.risk.plan import group_of
 from engine.risk.windows import (
     MIN_CAP,
@@ -158,3 +159,49 @@ def test_an_identifier_seen_again_is_counted_from_its_latest_sighting() -> None:
     assess(risk, claim("c", device_id="e"), 11.0)
     assess(risk, claim("b", device_id="e"), 15.5)
     assert assess(risk, claim("x", device_id="e"), 18.0).reasons == ("dev: 2 > 1",)  # b, x
+
+
+def test_a_key_in_one_stock_holds_its_state_alone_and_a_dict_from_the_second() -> None:
+    """Per-stock state on an identity node: one StockState (no dict), then a dict of both."""
+    risk = engine_with(rule(id="pc", kind="count", key="person", window_s=60, threshold=1,
+                            action="review", per_stock=True))  # fmt: skip
+    assess(risk, claim("a"), 0.0)
+    person = risk.identity.resolve(claim("a"))[5]
+    alone = person.ps
+    assert isinstance(alone, StockState) and alone.stock_id == "s1"
+    assert assess(risk, claim("a"), 1.0).action is Action.REVIEW  # 2 claims of s1 > 1
+    assert assess(risk, ClaimRequest("x1", "s2", "a"), 2.0).action is Action.PASS  # s2 apart
+    assert isinstance(person.ps, dict) and person.ps == {"s1": alone, "s2": person.ps["s2"]}
+    assert assess(risk, ClaimRequest("x2", "s2", "a"), 3.0).action is Action.REVIEW
+
+
+def test_the_sweep_drops_a_stock_state_held_alone_once_expired() -> None:
+    sweep = Sweep(60.0)
+    node = Node(Person("a", 0))
+    node.w0 = 90.0  # the node stays: an event in the last span
+    node.ps = StockState("s1")
+    node.ps.w0 = 10.0  # its one stock's latest event has expired at cutoff 40
+    sweep.held.append(node)
+    sweep.rotate(100.0)
+    assert sweep.held == [node] and node.ps is None and node.w0 == 90.0
+
+
+def test_a_customer_keeps_its_ip_state_only_while_it_is_the_current_one() -> None:
+    """The IP state a customer keeps (its latest claim's) is used for the same IP in its
+    table's current generation only; a dropped generation's states are cleared, so the one
+    a customer still holds keeps no event."""
+    risk = engine_with(rule(id="ip", kind="count", key="ip", window_s=60, threshold=1,
+                            action="reject"))  # fmt: skip
+    assess(risk, claim("a", ip="1.1.1.1"), 0.0)
+    customer = risk.identity.resolve(claim("a", ip="1.1.1.1"))[1]
+    first = customer.ip_state
+    assert first is not None and customer.seen_ip == "1.1.1.1" and first.w0 == 0.0
+    assert assess(risk, claim("b", ip="1.1.1.1"), 1.0).action is Action.REJECT  # shared state
+    assert assess(risk, claim("c", ip="2.2.2.2"), 2.0).action is Action.PASS  # another IP
+    assess(risk, claim("c", ip="2.2.2.2"), 61.0)  # a rotation: 1.1.1.1 in the old generation
+    assess(risk, claim("c", ip="2.2.2.2"), 122.0)  # and dropped: its state cleared
+    assert first.w0 is None and customer.ip_state is first  # still held, but empty
+    assert assess(risk, claim("a", ip="1.1.1.1"), 123.0).action is Action.PASS  # counts anew
+    assert customer.ip_state is not first and customer.ip_state is not None
+    assert customer.ip_state.w0 == 123.0
+    assert assess(risk, claim("b", ip="1.1.1.1"), 124.0).action is Action.REJECT
