@@ -4,10 +4,12 @@ function (:mod:`engine.risk.codegen`).
 ``k_<kind>`` is a key's state for the Rules counting across stocks: on the claim's identity
 nodes (customers, phones, devices, cards, persons: :meth:`Identity.resolve`), else in a
 :class:`~engine.risk.windows.KeyTable` by the key's string (IPs, subnets, every key of the
-redemption stream). ``ks_<kind>`` is a key's state for ``per_stock`` Rules, resolved inside the
-group's guard (:func:`stock_state`), so an event the group does not count creates no state: on
-a claim's identity node, in the node's own small dict ``ps`` (stock id → state), which the
-sweep expires with the node; else in a key table by ``(stock id, key string)``.
+redemption stream; a claim's IP through its customer's node, :data:`IP_STATE`). ``ks_<kind>``
+is a key's state for ``per_stock`` Rules, resolved inside the group's guard, so an event the
+group does not count creates no state: on a claim's identity node, in the node's ``ps`` — its
+one :class:`~engine.risk.identity.StockState`, or a dict stock id → state once the key is seen
+in two stocks (:func:`stock_state`) — which the sweep expires with the node; else in a key
+table by ``(stock id, key string)``.
 """
 
 from __future__ import annotations
