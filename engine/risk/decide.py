@@ -75,33 +75,22 @@ def decide(
     reject_score: float = REJECT_SCORE,
 ) -> RiskVerdict:
     """The verdict for these firings (see the module docstring for the precedence)."""
-    if len(fired) != 1:
-        return _decide_many(fired, review_score, reject_score)
-    # One firing, the common case: no lists to build, no loop, one tuple of reasons.
-    _, shadow, action, detail, points = fired[0]
-    if shadow:
-        return PASS
-    if action == ALLOW:
-        return _new(RiskVerdict, (_PASS, 0.0, (detail,), -1))
-    score = 0.0 + points
-    if action == REJECT or score >= reject_score:
-        return _new(RiskVerdict, (_REJECT, score, (detail,), -1))
-    if action == REVIEW or score >= review_score:
-        return _new(RiskVerdict, (_REVIEW, score, (detail,), -1))
-    return _new(RiskVerdict, (_PASS, score, (detail,), -1))
-
-
-def _decide_many(fired: Sequence[Firing], review_score: float, reject_score: float) -> RiskVerdict:
-    reasons: list[str] = []
-    actions: list[str] = []
-    score = 0.0
-    for _, shadow, action, detail, points in fired:
-        if not shadow:
-            reasons.append(detail)
-            actions.append(action)
-            score += points
-    if not reasons:
-        return PASS
+    reasons: Sequence[str]
+    actions: Sequence[str]
+    if len(fired) == 1:  # the common case, without building lists
+        _, shadow, action, detail, points = fired[0]
+        if shadow:
+            return PASS
+        reasons, actions, score = (detail,), (action,), 0.0 + points
+    else:
+        reasons, actions, score = [], [], 0.0
+        for _, shadow, action, detail, points in fired:
+            if not shadow:
+                reasons.append(detail)
+                actions.append(action)
+                score += points
+        if not reasons:
+            return PASS
     if ALLOW in actions:
         return _new(RiskVerdict, (_PASS, 0.0, tuple(reasons), -1))
     if REJECT in actions or score >= reject_score:

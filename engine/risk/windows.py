@@ -171,7 +171,8 @@ class Keyed(Windowed):
 
     def clear(self) -> None:
         """Forget the window state and the link (a dropped generation's state)."""
-        self.w0 = self.w1 = self.wx = self.ps = self.link = None
+        super().clear()
+        self.link = None
 
 
 class KeyTable:
